@@ -828,7 +828,9 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
   '## Creating commands whose answer was lost',
   '',
   'A command that creates (`appointment.book`, `slot.block`: the types named by `instance`) is never sent ' +
-    'to the vendor twice blind: no shipped vendor takes an idempotency key, and a repeated book books twice. ' +
+    'to the vendor twice blind: of the shipped vendors only Square takes an idempotency key (its connector ' +
+    're-sends the same request under the same key, which Square answers with the first answer: ' +
+    '[connectors/square.md](connectors/square.md#commands)); for the others a repeated book books twice. ' +
     'A try whose answer does not prove the vendor did nothing keeps the command\'s "sent" record, and the next ' +
     "try runs the connector's lookup before any re-send: found, the command succeeds with what the earlier try " +
     'made (`result.alreadyDone: true`, its id in `result.vendorIds`); not found while the write may still land, ' +

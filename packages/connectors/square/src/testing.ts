@@ -17,7 +17,7 @@ export { credentialHeaders } from './auth.ts';
 export type { Config } from './config.ts';
 export { encode } from './encode.ts';
 export { squareConnector } from './index.ts';
-export type { VendorEvent } from './vendor.ts';
+export type { VendorBooking, VendorEvent } from './vendor.ts';
 
 /**
  * The URL of a file of this connector's fixture folders: `fixtures/` (real vendor payloads, their
@@ -42,4 +42,7 @@ export function fixtureUrl(name: string, dir = 'fixtures'): URL {
  * const ctx = memoryNormalizeContext({ instanceId: 'test', config: fixtureSettings });
  * ```
  */
-export const fixtureSettings: Config = { signatureKey: 'test-signature-key-0123456789' };
+export const fixtureSettings: Config = {
+  signatureKey: 'test-signature-key-0123456789',
+  accessToken: 'EAAAtest-access-token-0123456789',
+};

@@ -39,6 +39,12 @@ export interface CommandHubOptions {
   commands?: StartHubProcessOptions['commands'];
   /** The config file's name in error messages. */
   file: string;
+  /**
+   * A fixed port, also given as `server.publicUrl` (`http://127.0.0.1:<port>`): a connector whose
+   * vendor signs the hook URL (Square) is refused by the config without a public URL, also in a
+   * test that sends it commands only. Default: a free port, and no public URL.
+   */
+  port?: number;
 }
 
 /** The hub, its subscriber and the tests' helpers. */
@@ -143,7 +149,8 @@ export async function startCommandHub(dbUrl: string, options: CommandHubOptions)
     'version: 1',
     'server:',
     '  host: 127.0.0.1',
-    '  port: 0',
+    `  port: ${options.port ?? 0}`,
+    ...(options.port ? [`  publicUrl: http://127.0.0.1:${options.port}`] : []),
     '  adminToken: ${env:T_ADMIN}',
     'database:',
     '  url: ${env:T_DB}',
