@@ -8,7 +8,7 @@
  * Test code imports it as `@switchyard/connector-square/simulator` (production code never does); it
  * imports this connector's own modules through `./testing.ts`, never by package name.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
 import {
@@ -178,6 +178,33 @@ export class SquareSimulator {
         writes: options.writes ?? false,
       });
     }
+  }
+
+  /**
+   * The notification Square sends for a booking as it is now, in the shape of its documented
+   * `booking.updated` example (fixtures/booking-updated-accepted.json): `data.id` is
+   * `<booking id>:<version>`, `event_id` new for each notification.
+   *
+   * @example
+   * ```ts
+   * await sim.push(sim.notification(bookingId, 'booking.created'), { hookUrl });
+   * ```
+   */
+  notification(bookingId: string, type: 'booking.created' | 'booking.updated'): VendorEvent {
+    const booking = this.bookings.get(bookingId);
+    if (!booking) throw new Error(`no booking ${bookingId} at the simulator`);
+    return {
+      merchant_id: 'GQQWA3J6A3AEZ',
+      location_id: booking.location_id,
+      type,
+      event_id: randomUUID(),
+      created_at: booking.updated_at ?? new Date().toISOString(),
+      data: {
+        type: 'booking',
+        id: `${booking.id}:${booking.version ?? 0}`,
+        object: { booking: structuredClone(booking) },
+      },
+    };
   }
 
   /**

@@ -3,7 +3,8 @@
  * over real HTTP: each write's answer is lost once (a gateway's 503 after Square carried it out),
  * and the hub's next try sends the same request under the same `idempotency_key`, which Square
  * answers with the first answer: booked, moved and cancelled once each. A cancel of a booking staff
- * changed after the connector read it is refused for its version, read again and sent anew.
+ * changed after the connector read it is refused for its version, read again and sent anew. Square's
+ * notification of each change (signed over the hook URL) is the command's echo, with `causedBy`.
  */
 import { SquareSimulator } from '@switchyard/connector-square/simulator';
 import { fixtureSettings } from '@switchyard/connector-square/testing';
@@ -41,6 +42,9 @@ afterAll(async () => {
 });
 
 const writes = (method: string) => sim.calls.filter((x) => x.method === method);
+/** Square's notification of the booking as it is now, pushed to the hub signed over its hook URL. */
+const notify = (bookingId: string, type: 'booking.created' | 'booking.updated') =>
+  sim.push(sim.notification(bookingId, type), { hookUrl: `${c.hub.url}/hooks/sq` });
 
 describe('Square commands through a started hub', () => {
   it('book, reschedule and cancel, each answer lost once: re-sent under the same idempotency_key, each carried out once', async () => {
@@ -70,6 +74,8 @@ describe('Square commands through a started hub', () => {
     expect(posts[1]!.body).toEqual(posts[0]!.body);
     expect(posts[0]!.body.idempotency_key).toBe(`${id}:book`);
     const subject = `appointment/${booked.result.appointmentId}`;
+    expect((await notify(made[0]!.id, 'booking.created')).delivered).toBe(true);
+    expect((await c.delivered('appointment.created', subject)).causedBy).toEqual({ commandId: id });
 
     sim.failNext({ afterWrite: true, writes: true, retryAfter: '0' });
     const move = await c.send({
@@ -83,6 +89,8 @@ describe('Square commands through a started hub', () => {
       [503, `${move}:move:v0`],
       [200, `${move}:move:v0`],
     ]);
+    await notify(made[0]!.id, 'booking.updated');
+    expect((await c.delivered('appointment.rescheduled', subject)).causedBy).toEqual({ commandId: move });
 
     // Staff change the booking between the cancel's read and its write, and Square's refusal of
     // the stale version is lost to a gateway's 503.
@@ -102,5 +110,7 @@ describe('Square commands through a started hub', () => {
       [409, `${cancel}:cancel:v1`], // the next try sends it again as it was: stale
       [200, `${cancel}:cancel:v2`], // read again, sent with the new version under a new key
     ]);
+    await notify(made[0]!.id, 'booking.updated');
+    expect((await c.delivered('appointment.cancelled', subject)).causedBy).toEqual({ commandId: cancel });
   });
 });
