@@ -39,7 +39,7 @@ export interface AppointmentBookCommandData {
    */
   comment?: string;
   /**
-   * Vendor-specific fields the normalized command does not name, passed to the connector as they are (each connector's page lists the ones it reads: Docplanner `insurance_provider_id` / `insurance_plan_id`, BookingBug `resource_id` / `member_id`).
+   * Vendor-specific fields the normalized command does not name, passed to the connector as they are (each connector's page lists the ones it reads: Docplanner `insurance_provider_id` / `insurance_plan_id`, BookingBug `resource_id` / `member_id`, Square `service_variation_version`).
    */
   vendor?: {
     [k: string]: unknown;
