@@ -75,3 +75,55 @@ describe(`${connector.name} simulator`, () => {
     expect(record.attempts).toHaveLength(2);
   });
 });
+
+describe('the Bookings API it serves', () => {
+  const settings = { ...config, accessToken: 'EAAAtest-access-token-0123456789' };
+  let api: Simulator;
+  beforeEach(async () => {
+    api = new Simulator({ config: settings });
+    await api.start();
+  });
+  afterEach(async () => {
+    await api.close();
+  });
+  const call = async (method: string, path: string, json?: unknown, token = settings.accessToken) => {
+    const res = await fetch(`${api.apiBaseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+    });
+    return { status: res.status, body: (await res.json()) as JsonObject };
+  };
+  const booking = { start_at: '2026-03-10T10:30:00Z', location_id: 'L1', customer_id: 'C1' };
+
+  it('answers a repeated key with the first answer (keys in any order), and refuses the key with another request', async () => {
+    const first = await call('POST', '/bookings', { idempotency_key: 'k1', booking });
+    const again = await call('POST', '/bookings', { booking, idempotency_key: 'k1' });
+    expect(first.status).toBe(200);
+    expect(again).toEqual(first);
+    expect(api.bookings.size).toBe(1);
+    const reused = await call('POST', '/bookings', {
+      idempotency_key: 'k1',
+      booking: { ...booking, start_at: '2026-03-11T10:30:00Z' },
+    });
+    expect(reused).toMatchObject({ status: 400, body: { errors: [{ code: 'IDEMPOTENCY_KEY_REUSED' }] } });
+    expect(api.bookings.size).toBe(1);
+  });
+
+  it('refuses a write naming a stale version, and a call without the access token', async () => {
+    const made = (await call('POST', '/bookings', { idempotency_key: 'k2', booking })).body
+      .booking as JsonObject;
+    const id = String(made.id);
+    expect(
+      (
+        await call('PUT', `/bookings/${id}`, {
+          idempotency_key: 'k3',
+          booking: { version: 0, start_at: booking.start_at },
+        })
+      ).status,
+    ).toBe(200);
+    const stale = await call('POST', `/bookings/${id}/cancel`, { idempotency_key: 'k4', booking_version: 0 });
+    expect(stale).toMatchObject({ status: 409, body: { errors: [{ code: 'VERSION_MISMATCH' }] } });
+    expect((await call('GET', `/bookings/${id}`, undefined, 'wrong-token')).status).toBe(401);
+  });
+});
