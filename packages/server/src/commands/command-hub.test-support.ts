@@ -6,6 +6,8 @@
  * it to finish, wait for a delivered event). The vendor-specific setups (docplanner-hub,
  * cliniko-hub) and the files that run several vendors at once are built on it.
  */
+
+import type { AddressInfo } from 'node:net';
 import { type RecordingSubscriber, startRecordingSubscriber } from '@switchyard/testing';
 import pino from 'pino';
 import { expect } from 'vitest';
@@ -40,16 +42,19 @@ export interface CommandHubOptions {
   /** The config file's name in error messages. */
   file: string;
   /**
-   * A fixed port, also given as `server.publicUrl` (`http://127.0.0.1:<port>`): a connector whose
-   * vendor signs the hook URL (Square) is refused by the config without a public URL, also in a
-   * test that sends it commands only. Default: a free port, and no public URL.
+   * `server.publicUrl`: a connector whose vendor signs the hook URL (Square) is refused by the
+   * config without one, also in a test that sends it commands only. The hub still listens on a free
+   * port (a fixed one could be taken by a test file running beside it); pushes signed over this URL
+   * go to {@link CommandHub.url}, as through a proxy. Default: none.
    */
-  port?: number;
+  publicUrl?: string;
 }
 
 /** The hub, its subscriber and the tests' helpers. */
 export interface CommandHub {
   hub: HubProcess;
+  /** Where the hub listens (`hub.url` is `server.publicUrl` when one is given). */
+  url: string;
   /** The subscription's recording subscriber (started only with a subscription). */
   subscriber: RecordingSubscriber;
   /** An admin API call; its JSON answer read field by field. */
@@ -149,8 +154,8 @@ export async function startCommandHub(dbUrl: string, options: CommandHubOptions)
     'version: 1',
     'server:',
     '  host: 127.0.0.1',
-    `  port: ${options.port ?? 0}`,
-    ...(options.port ? [`  publicUrl: http://127.0.0.1:${options.port}`] : []),
+    '  port: 0',
+    ...(options.publicUrl ? [`  publicUrl: ${options.publicUrl}`] : []),
     '  adminToken: ${env:T_ADMIN}',
     'database:',
     '  url: ${env:T_DB}',
@@ -193,8 +198,9 @@ export async function startCommandHub(dbUrl: string, options: CommandHubOptions)
       retentionCron: false,
     },
   });
+  const url = `http://127.0.0.1:${(hub.app.server.address() as AddressInfo).port}`;
   const api: CommandHub['api'] = async (method, path, body) => {
-    const res = await fetch(`${hub.url}${path}`, {
+    const res = await fetch(`${url}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${ADMIN}`,
@@ -211,6 +217,7 @@ export async function startCommandHub(dbUrl: string, options: CommandHubOptions)
   };
   return {
     hub,
+    url,
     get subscriber() {
       return recording();
     },

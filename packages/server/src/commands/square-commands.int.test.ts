@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CommandHub, startCommandHub } from './command-hub.test-support.ts';
 
 const db = useTestDatabase();
+const PUBLIC_URL = 'https://hub.example.test';
 let sim: SquareSimulator;
 let c: CommandHub;
 
@@ -21,8 +22,9 @@ beforeAll(async () => {
   await sim.start();
   c = await startCommandHub(db.url(), {
     file: 'square-commands.yaml',
-    // Square signs the hook URL, so the config needs a public one (a port of this test's own).
-    port: 19601,
+    // Square signs the hook URL, so the config needs a public one; the pushes come to the hub's own
+    // address, signed over this one, as through a proxy.
+    publicUrl: PUBLIC_URL,
     instances: [
       '  - id: sq',
       '    connector: square',
@@ -44,7 +46,10 @@ afterAll(async () => {
 const writes = (method: string) => sim.calls.filter((x) => x.method === method);
 /** Square's notification of the booking as it is now, pushed to the hub signed over its hook URL. */
 const notify = (bookingId: string, type: 'booking.created' | 'booking.updated') =>
-  sim.push(sim.notification(bookingId, type), { hookUrl: `${c.hub.url}/hooks/sq` });
+  sim.push(sim.notification(bookingId, type), {
+    hookUrl: `${c.url}/hooks/sq`,
+    notificationUrl: `${PUBLIC_URL}/hooks/sq`,
+  });
 
 describe('Square commands through a started hub', () => {
   it('book, reschedule and cancel, each answer lost once: re-sent under the same idempotency_key, each carried out once', async () => {
