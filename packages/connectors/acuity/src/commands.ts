@@ -27,6 +27,7 @@ import {
   type JsonObject,
   nextSendMark,
   provesNotCarriedOut,
+  refusedResendLookedUp,
   sendNotCarriedOut,
   sendTimes,
   stillLanding,
@@ -193,18 +194,14 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     // Sent again and refused (400 not_available: the time is taken): by the earlier try, landed
     // after the wait? Looked for once more before the command fails, as Docplanner's book does; it
     // failed at once before, its own earlier booking left at Acuity.
-    const made = await madeEarlier(ctx, d, sentAt);
-    if (made?.outcome === 'done') {
-      await ctx.commandState.delete(SENT);
-      return made;
-    }
-    // A lookup that did not answer its list cannot tell whether the earlier POST's booking stands:
-    // its mark stays (this POST, refused, made nothing) and the next try looks again, rather than
-    // failing for good on a refusal that may be of its own booking (as Cliniko's book).
-    if (made !== undefined) {
-      await sendNotCarriedOut(ctx.commandState, SENT, mark);
-      return made;
-    }
+    // A lookup that does not answer its list keeps the earlier POST's mark (refusedResendLookedUp).
+    const settled = await refusedResendLookedUp(
+      ctx.commandState,
+      SENT,
+      mark,
+      await madeEarlier(ctx, d, sentAt),
+    );
+    if (settled) return settled;
   }
   // A refusal (Acuity's 400 not_available, …) or a 408/429 proves this POST made nothing: the mark
   // goes, unless an earlier POST's outcome is still unknown (then it stays, with that POST's times).

@@ -37,6 +37,7 @@ import {
   type JsonValue,
   nextSendMark,
   provesNotCarriedOut,
+  refusedResendLookedUp,
   sendNotCarriedOut,
   sendTimes,
   stillLanding,
@@ -795,18 +796,15 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     // Sent again and refused (409 "No Space Left": the time is taken): by the earlier try, landed
     // after the wait? Looked for once more before the command fails, as Docplanner's book does; it
     // failed at once before, its own earlier booking left at BookingBug.
+    // A lookup that does not answer its list keeps the earlier send's note (refusedResendLookedUp).
     const found = await madeBefore(ctx, api, bookings, body, sendTimes(sent).first);
-    if (typeof found === 'string') {
-      await ctx.commandState.delete(BOOK_SENT);
-      return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
-    }
-    // A lookup that did not answer its list cannot tell whether the earlier send's booking stands:
-    // its note stays (this send, refused, made nothing) and the next try looks again, rather than
-    // failing for good on a refusal that may be of its own booking (as Cliniko's and Acuity's book).
-    if (found !== undefined) {
-      await sendNotCarriedOut(ctx.commandState, BOOK_SENT, sent);
-      return found;
-    }
+    const settled = await refusedResendLookedUp(
+      ctx.commandState,
+      BOOK_SENT,
+      sent,
+      typeof found === 'string' ? { outcome: 'done', alreadyDone: true, vendorIds: [found] } : found,
+    );
+    if (settled) return settled;
   }
   // A refusal (409: the slot is taken; 400, 403) or a 408/429 says this send made nothing; a 5xx or
   // a 2xx without the id may have made it: the note stays, and the next try looks first. An earlier

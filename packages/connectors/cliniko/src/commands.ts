@@ -31,6 +31,7 @@ import {
   type JsonValue,
   nextSendMark,
   provesNotCarriedOut,
+  refusedResendLookedUp,
   sendNotCarriedOut,
   sendTimes,
   stillLanding,
@@ -221,18 +222,10 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     // lookup above? Looked for once more before the command fails, as Acuity's, BookingBug's and
     // Docplanner's books do; it failed at once before, reported refused while its own earlier
     // booking stood at Cliniko.
+    // A lookup that does not answer its list keeps the earlier POST's mark (refusedResendLookedUp).
     const made = await madeEarlier(ctx, d, start, sentAt);
-    if (made?.outcome === 'done') {
-      await ctx.commandState.delete(SENT);
-      return made;
-    }
-    // A lookup that did not answer its list cannot tell whether the first POST's booking stands:
-    // the earlier mark stays (this POST, refused, made nothing) and the next try looks again,
-    // rather than failing for good on a refusal that may be of its own booking.
-    if (made !== undefined) {
-      await sendNotCarriedOut(ctx.commandState, SENT, mark);
-      return made;
-    }
+    const settled = await refusedResendLookedUp(ctx.commandState, SENT, mark, made);
+    if (settled) return settled;
   }
   // A refusal or a 408/429 says this POST made nothing (a 5xx may have made it: the mark stays for
   // the next try); an earlier POST's unknown outcome keeps its mark all the same.

@@ -20,6 +20,7 @@ import {
   parseRetryAfter,
   pathSegmentSecretRule,
   provesNotCarriedOut,
+  refusedResendLookedUp,
   sendTimes,
   stillLanding,
   timingSafeEqualString,
@@ -27,7 +28,7 @@ import {
   unchangedWhen,
   vendorReadFailure,
 } from './helpers.ts';
-import type { InboundRequest } from './types.ts';
+import type { CommandResult, InboundRequest, StateStore } from './types.ts';
 
 function request(body: string | Buffer, contentType?: string): InboundRequest {
   return {
@@ -427,6 +428,43 @@ describe('commandOutcome and a 2xx HTML page', () => {
     });
     for (const body of [{ ok: true }, 'OK', ''] as JsonValue[])
       expect(commandOutcome('Acme cancel', { status: 200, headers: {}, body }).outcome).toBe('done');
+  });
+});
+
+describe('refusedResendLookedUp', () => {
+  /** A command's state in a Map, as the hub keeps it per command. */
+  const store = () => {
+    const m = new Map<string, JsonValue>();
+    const s: StateStore = {
+      get: async <T extends JsonValue>(k: string) => m.get(k) as T | undefined,
+      set: async (k, v) => void m.set(k, v),
+      delete: async (k) => void m.delete(k),
+    };
+    return { m, s };
+  };
+  const earlier = { at: '2026-03-10T09:00:00.000Z', last: '2026-03-10T09:00:00.000Z' };
+
+  it('done: the booking found ends the command and its send mark goes', async () => {
+    const { m, s } = store();
+    m.set('sent', { at: earlier.at, last: '2026-03-10T09:03:00.000Z' });
+    const found: CommandResult = { outcome: 'done', alreadyDone: true, vendorIds: ['7001'] };
+    expect(await refusedResendLookedUp(s, 'sent', earlier, found)).toBe(found);
+    expect(m.has('sent')).toBe(false);
+  });
+
+  it("a lookup that failed: its outcome, and the earlier send's mark as it was before this send", async () => {
+    const { m, s } = store();
+    m.set('sent', { at: earlier.at, last: '2026-03-10T09:03:00.000Z' });
+    const failed: CommandResult = { outcome: 'transient', message: 'lookup answered 503' };
+    expect(await refusedResendLookedUp(s, 'sent', earlier, failed)).toBe(failed);
+    expect(m.get('sent')).toEqual(earlier);
+  });
+
+  it('nothing found: undefined (the refusal stands), the mark untouched', async () => {
+    const { m, s } = store();
+    m.set('sent', earlier);
+    expect(await refusedResendLookedUp(s, 'sent', earlier, undefined)).toBeUndefined();
+    expect(m.get('sent')).toEqual(earlier);
   });
 });
 

@@ -380,6 +380,35 @@ export async function sendNotCarriedOut(
 }
 
 /**
+ * A create sent again and refused (the time taken: by its own earlier send, landed after the wait?),
+ * given the outcome of the lookup made after the refusal (`found`): done with what the earlier send
+ * made, the send mark goes; a lookup that did not answer its list says nothing of the earlier send,
+ * so its mark stays as it was before this send ({@link sendNotCarriedOut}: this one, refused, made
+ * nothing) and that outcome is returned, for the next try to look again rather than fail for good on
+ * a refusal that may be of its own booking. Undefined when the lookup found nothing: the refusal
+ * stands. Acuity's, BookingBug's and Cliniko's books end this way.
+ *
+ * @example
+ * ```ts
+ * if (result.outcome === 'permanent' && mark !== undefined) {
+ *   const settled = await refusedResendLookedUp(ctx.commandState, SENT, mark, await madeEarlier(ctx, d, sentAt));
+ *   if (settled) return settled;
+ * }
+ * ```
+ */
+export async function refusedResendLookedUp(
+  state: StateStore,
+  key: string,
+  previous: JsonValue | undefined,
+  found: CommandResult | undefined,
+): Promise<CommandResult | undefined> {
+  if (found === undefined) return undefined;
+  if (found.outcome === 'done') await state.delete(key);
+  else await sendNotCarriedOut(state, key, previous);
+  return found;
+}
+
+/**
  * For a create whose earlier try's outcome is unknown and whose lookup did not list it: `transient`
  * while that try's request may still land at the vendor (sent less than {@link CREATE_SETTLE_MS}
  * ago, `lastSentAt` in ms), so the next try looks again instead of sending; undefined once it

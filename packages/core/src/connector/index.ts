@@ -29,6 +29,7 @@ export {
   parseRetryAfter,
   pathSegmentSecretRule,
   provesNotCarriedOut,
+  refusedResendLookedUp,
   type SendMark,
   sendNotCarriedOut,
   sendTimes,
