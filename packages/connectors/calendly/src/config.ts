@@ -12,7 +12,8 @@ export interface Config {
   toleranceSeconds?: number;
   /**
    * A bearer token of Calendly's API v2 for commands: a personal access token, or an OAuth access
-   * token, with the `scheduled_events:read` and `:write` scopes. Without it the instance takes no commands.
+   * token, with the `scheduled_events:read` and `:write` scopes (and `users:read`, an admin's or
+   * owner's, for the lookup of a booking whose answer was lost). Without it the instance takes no commands.
    */
   apiToken?: string;
   /** The API base URL (tests point it at the simulator). */
@@ -70,7 +71,7 @@ export const configSchema: JsonSchema = {
     },
     apiToken: {
       description:
-        "For commands: a bearer token of Calendly's API v2, a personal access token or an OAuth access token, with the `scheduled_events:read` and `scheduled_events:write` scopes (each command reads the event or the invitee, then cancels the event or marks or unmarks a no-show). Without it the instance takes no commands.",
+        "For commands: a bearer token of Calendly's API v2, a personal access token or an OAuth access token, with the `scheduled_events:read` and `scheduled_events:write` scopes (each command reads the event or the invitee, then cancels the event or marks or unmarks a no-show; a booking goes to the Scheduling API, on paid plans) and, for the lookup of a booking whose answer was lost, `users:read` and an organization admin's or owner's role (it lists the organization's scheduled events). Without it the instance takes no commands.",
       type: 'string',
       minLength: 16,
       'x-secret': true,

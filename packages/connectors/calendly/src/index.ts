@@ -15,8 +15,8 @@ export { parse, routes } from './parse.ts';
 
 /**
  * Calendly: pushes signed with HMAC-SHA256 over the timestamp and the body, `t=…,v1=…`;
- * `invitee.created` → `appointment.created`; with an `apiToken`, commands cancel the event and mark
- * or clear a no-show through the API v2.
+ * `invitee.created` → `appointment.created`; with an `apiToken`, commands book (the Scheduling API's
+ * `POST /invitees`), cancel the event and mark or clear a no-show through the API v2.
  *
  * @example
  * ```yaml

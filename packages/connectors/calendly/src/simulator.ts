@@ -5,7 +5,9 @@
  * "Webhook Errors"), without publishing the delays: the simulator doubles from one minute.
  *
  * It also serves the part of the API v2 the connector's commands call (read an event and an
- * invitee, cancel an event, create and delete a no-show) on 127.0.0.1 once started, answering with
+ * invitee, cancel an event, create and delete a no-show; book through the Scheduling API's
+ * `POST /invitees`, and the lookups a booking whose answer was lost needs: the current user, the
+ * organization's scheduled events, an event's invitees) on 127.0.0.1 once started, answering with
  * the shapes of Calendly's reference (each route cites its page), with a switch to misbehave: a
  * gateway's 503 for the next calls, before or after the write is carried out.
  *
@@ -76,6 +78,30 @@ interface Failure {
 /** Calendly's error body, `{ title, message }` (developer.calendly.com/api-docs: every "Errors" section). */
 const error = (title: string, message: string) => ({ title, message });
 
+/** The token's user and its organization (the fixtures' host). */
+export const SIM_USER = 'https://api.calendly.com/users/HOST000000000001';
+export const SIM_ORGANIZATION = 'https://api.calendly.com/organizations/ORG0000000000001';
+
+/** An event type the simulator books: what its scheduled events copy. */
+export interface SimEventType {
+  uri: string;
+  name: string;
+  durationMinutes: number;
+  /** The scheduled event's `location` (`{ type, location }`, as webhooks embed it). */
+  location?: JsonObject;
+  /** Invitees one event takes (1: one-on-one). */
+  limit?: number;
+}
+
+/** The pagination of a List answer with one page (developer.calendly.com/api-docs: every List endpoint). */
+const onePage = (count: number) => ({
+  count,
+  next_page: null,
+  previous_page: null,
+  next_page_token: null,
+  previous_page_token: null,
+});
+
 /** What happened to one push. */
 export interface CalendlyPushRecord {
   body: JsonObject;
@@ -99,6 +125,8 @@ export class CalendlySimulator {
   readonly calls: CalendlyApiCall[] = [];
   /** Invitees by URI, as webhooks carry them (with `scheduled_event` embedded). */
   readonly invitees = new Map<string, JsonObject>();
+  /** Event types by URI: those of the invitees added, and {@link addEventType}'s. */
+  readonly eventTypes = new Map<string, SimEventType>();
   readonly #options: CalendlySimulatorOptions;
   readonly #pending = new PendingTasks();
   readonly #failures: Failure[] = [];
@@ -134,6 +162,24 @@ export class CalendlySimulator {
    */
   add(invitee: JsonObject): void {
     this.invitees.set(String(invitee.uri), structuredClone(invitee));
+    const event = invitee.scheduled_event as JsonObject | undefined;
+    const type = typeof event?.event_type === 'string' ? event.event_type : undefined;
+    if (event && type && !this.eventTypes.has(type)) {
+      const minutes = (Date.parse(String(event.end_time)) - Date.parse(String(event.start_time))) / 60_000;
+      const counter = event.invitees_counter as JsonObject | undefined;
+      this.eventTypes.set(type, {
+        uri: type,
+        name: String(event.name),
+        durationMinutes: Number.isFinite(minutes) ? minutes : 30,
+        ...(event.location ? { location: structuredClone(event.location as JsonObject) } : {}),
+        limit: typeof counter?.limit === 'number' ? counter.limit : 1,
+      });
+    }
+  }
+
+  /** An event type `POST /invitees` books. */
+  addEventType(type: SimEventType): void {
+    this.eventTypes.set(type.uri, structuredClone(type));
   }
 
   /**
@@ -186,7 +232,7 @@ export class CalendlySimulator {
       record(failure.status);
       return void res.writeHead(failure.status, failure.headers).end(failure.body);
     }
-    const result = this.#route(method, url.pathname, json ?? {});
+    const result = this.#route(method, url.pathname, json ?? {}, url.searchParams);
     if (failure) {
       record(failure.status);
       return void res.writeHead(failure.status, failure.headers).end(failure.body);
@@ -211,12 +257,60 @@ export class CalendlySimulator {
     return event;
   }
 
-  #route(method: string, path: string, json: JsonObject): { status: number; body?: unknown } {
+  /** An invitee as the API answers it: `event` (its URI) instead of the webhook's embedded `scheduled_event`. */
+  #resource(invitee: JsonObject): JsonObject {
+    const { scheduled_event: _embedded, ...resource } = structuredClone(invitee);
+    return resource;
+  }
+
+  #route(
+    method: string,
+    path: string,
+    json: JsonObject,
+    query: URLSearchParams,
+  ): { status: number; body?: unknown } {
     const notFound = {
       status: 404,
       body: error('Resource Not Found', 'The server could not find the requested resource.'),
     };
-    let m = /^\/scheduled_events\/([^/]+)(\/cancellation)?$/.exec(path);
+    if (path === '/users/me' && method === 'GET') {
+      // Get Current User (…/users/get-current-user; "How to find the organization or user URI":
+      // the user's `uri` and its `current_organization`): 200 { resource: User }.
+      return {
+        status: 200,
+        body: {
+          resource: {
+            uri: SIM_USER,
+            name: 'Dr Jane Host',
+            slug: 'jane-host',
+            email: 'host@example.com',
+            scheduling_url: 'https://calendly.com/jane-host',
+            timezone: 'Europe/Paris',
+            avatar_url: null,
+            created_at: '2025-01-02T03:04:05.678123Z',
+            updated_at: '2025-01-02T03:04:05.678123Z',
+            current_organization: SIM_ORGANIZATION,
+            resource_type: 'User',
+          },
+        },
+      };
+    }
+    if (path === '/scheduled_events' && method === 'GET') return this.#listEvents(query);
+    let m = /^\/scheduled_events\/([^/]+)\/invitees$/.exec(path);
+    if (m && method === 'GET') {
+      // List Event Invitees (…/scheduled-events/list-event-invitees): `status`, `email` filters;
+      // 200 { collection: [Invitee], pagination }.
+      if (!this.#event(m[1]!)) return notFound;
+      const email = query.get('email')?.toLowerCase();
+      const status = query.get('status');
+      const collection = this.#ofEvent(m[1]!)
+        .filter((i) => (email ? String(i.email).toLowerCase() === email : true))
+        .filter((i) => (status ? i.status === status : true))
+        .map((i) => this.#resource(i));
+      return { status: 200, body: { collection, pagination: onePage(collection.length) } };
+    }
+    if (path === '/invitees' && method === 'POST') return this.#book(json);
+    m = /^\/scheduled_events\/([^/]+)(\/cancellation)?$/.exec(path);
     if (m) {
       // Get Event (…/scheduled-events/get-event): 200 { resource: Event }.
       const event = this.#event(m[1]!);
@@ -254,8 +348,7 @@ export class CalendlySimulator {
         String(i.uri).endsWith(`/scheduled_events/${m![1]}/invitees/${m![2]}`),
       );
       if (!invitee) return notFound;
-      const { scheduled_event: _embedded, ...resource } = structuredClone(invitee);
-      return { status: 200, body: { resource } };
+      return { status: 200, body: { resource: this.#resource(invitee) } };
     }
     if (path === '/invitee_no_shows' && method === 'POST') {
       // Create Invitee No Show (…/scheduled-events/create-invitee-no-show): 201 { resource: { uri, invitee, created_at } }.
@@ -286,6 +379,157 @@ export class CalendlySimulator {
       return { status: 204 };
     }
     return notFound;
+  }
+
+  /**
+   * List Events (…/scheduled-events/list-scheduled-events): `organization` (an admin's or owner's)
+   * or `user`, and the filters `invitee_email`, `min_start_time`, `max_start_time`, `status`;
+   * 200 { collection: [Event], pagination }.
+   */
+  #listEvents(query: URLSearchParams): { status: number; body?: unknown } {
+    const organization = query.get('organization');
+    const user = query.get('user');
+    if (!organization && !user) {
+      return {
+        status: 400,
+        body: {
+          ...error('Invalid Argument', 'The supplied parameters are invalid.'),
+          details: [{ parameter: 'organization', message: 'organization or user is required' }],
+        },
+      };
+    }
+    if ((organization && organization !== SIM_ORGANIZATION) || (user && user !== SIM_USER)) {
+      return {
+        status: 403,
+        body: error('Permission Denied', 'You do not have permission to access this resource.'),
+      };
+    }
+    const email = query.get('invitee_email')?.toLowerCase();
+    const min = query.get('min_start_time');
+    const max = query.get('max_start_time');
+    const status = query.get('status');
+    const uuids = new Set(
+      [...this.invitees.values()].map((i) => /\/scheduled_events\/([^/]+)\//.exec(String(i.uri))?.[1]),
+    );
+    const collection = [...uuids]
+      .filter((uuid): uuid is string => uuid !== undefined)
+      .map((uuid) => this.#event(uuid)!)
+      .filter((event) => {
+        const at = Date.parse(String(event.start_time));
+        if (min && at < Date.parse(min)) return false;
+        if (max && at >= Date.parse(max)) return false;
+        if (status && event.status !== status) return false;
+        const uuid = String(event.uri).split('/').at(-1)!;
+        return email ? this.#ofEvent(uuid).some((i) => String(i.email).toLowerCase() === email) : true;
+      });
+    return { status: 200, body: { collection, pagination: onePage(collection.length) } };
+  }
+
+  /**
+   * Create Event Invitee (the Scheduling API, `POST /invitees`: `event_type`, `start_time`, `invitee
+   * { email, timezone, name or first_name }` required; 201 { resource: Invitee }). A start another
+   * active booking of a one-on-one event type holds is refused 400 with `details[].code:
+   * already_filled` (the code integrations read; the reference shows no example of the refusal).
+   */
+  #book(json: JsonObject): { status: number; body?: unknown } {
+    const invitee = (
+      typeof json.invitee === 'object' && json.invitee !== null ? json.invitee : {}
+    ) as JsonObject;
+    const invalid = (parameter: string, message: string, code?: string) => ({
+      status: 400,
+      body: {
+        ...error('Invalid Argument', 'The supplied parameters are invalid.'),
+        details: [{ parameter, message, ...(code ? { code } : {}) }],
+      },
+    });
+    if (typeof json.event_type !== 'string') return invalid('event_type', 'is required');
+    if (typeof json.start_time !== 'string' || Number.isNaN(Date.parse(json.start_time)))
+      return invalid('start_time', 'is required');
+    if (typeof invitee.email !== 'string' || !invitee.email.includes('@'))
+      return invalid('invitee.email', 'is invalid');
+    if (typeof invitee.timezone !== 'string') return invalid('invitee.timezone', 'is required');
+    if (typeof invitee.name !== 'string' && typeof invitee.first_name !== 'string')
+      return invalid('invitee.name', 'is required if invitee.first_name is not provided');
+    const type = this.eventTypes.get(json.event_type);
+    if (!type) {
+      return {
+        status: 404,
+        body: error('Resource Not Found', 'The server could not find the requested resource.'),
+      };
+    }
+    const start = new Date(Date.parse(json.start_time));
+    const taken = [...this.invitees.values()].filter((i) => {
+      const event = i.scheduled_event as JsonObject;
+      return (
+        i.status === 'active' &&
+        event.event_type === type.uri &&
+        Date.parse(String(event.start_time)) === start.getTime()
+      );
+    });
+    if (taken.length >= (type.limit ?? 1)) {
+      return invalid('start_time', 'The selected time is no longer available.', 'already_filled');
+    }
+    const now = new Date().toISOString();
+    const eventUri =
+      (taken[0]?.scheduled_event as JsonObject | undefined)?.uri ??
+      `https://api.calendly.com/scheduled_events/${randomUUID()}`;
+    const uuid = randomUUID();
+    const first = typeof invitee.first_name === 'string' ? invitee.first_name : null;
+    const last = typeof invitee.last_name === 'string' ? invitee.last_name : null;
+    const made: JsonObject = {
+      cancel_url: `https://calendly.com/cancellations/${uuid}`,
+      created_at: now,
+      email: invitee.email,
+      event: eventUri,
+      first_name: first,
+      last_name: last,
+      name: typeof invitee.name === 'string' ? invitee.name : [first, last].filter(Boolean).join(' '),
+      new_invitee: null,
+      no_show: null,
+      old_invitee: null,
+      payment: null,
+      questions_and_answers: Array.isArray(json.questions_and_answers) ? json.questions_and_answers : [],
+      reconfirmation: null,
+      reschedule_url: `https://calendly.com/reschedulings/${uuid}`,
+      rescheduled: false,
+      routing_form_submission: null,
+      scheduled_event: {
+        uri: eventUri,
+        name: type.name,
+        meeting_notes_plain: null,
+        meeting_notes_html: null,
+        status: 'active',
+        start_time: start.toISOString(),
+        end_time: new Date(start.getTime() + type.durationMinutes * 60_000).toISOString(),
+        event_type: type.uri,
+        location:
+          typeof json.location === 'object' && json.location !== null
+            ? (json.location as JsonObject)
+            : (type.location ?? null),
+        invitees_counter: { total: 1, active: 1, limit: type.limit ?? 1 },
+        created_at: now,
+        updated_at: now,
+        event_memberships: [{ user: SIM_USER, user_email: 'host@example.com', user_name: 'Dr Jane Host' }],
+        event_guests: [],
+      },
+      scheduling_method: 'instant_book',
+      status: 'active',
+      text_reminder_number:
+        typeof invitee.text_reminder_number === 'string' ? invitee.text_reminder_number : null,
+      timezone: invitee.timezone,
+      tracking: {
+        utm_campaign: null,
+        utm_source: null,
+        utm_medium: null,
+        utm_content: null,
+        utm_term: null,
+        salesforce_uuid: null,
+      },
+      updated_at: now,
+      uri: `${eventUri}/invitees/${uuid}`,
+    };
+    this.invitees.set(String(made.uri), made);
+    return { status: 201, body: { resource: this.#resource(made) } };
   }
 
   #send(res: ServerResponse, status: number, body: unknown): void {

@@ -3,7 +3,9 @@
  * `invitee.created` webhook; a no-show, its removal and a cancel of that appointment each go to
  * Calendly's API v2 by the invitee URI the hub keyed it by, each answered by a gateway's 503 after
  * Calendly carried it out (the answer lost): the hub's next try reads the state reached instead of
- * writing again (one write each), and the webhook Calendly then sends is the command's echo.
+ * writing again (one write each), and the webhook Calendly then sends is the command's echo. A
+ * booking through the Scheduling API (`POST /invitees`) answered alike is found by the next try's
+ * lookup (booked once), and its `invitee.created` lands on the hub id the command's outcome named.
  */
 import { readFileSync } from 'node:fs';
 import { CalendlySimulator } from '@switchyard/connector-calendly/simulator';
@@ -46,8 +48,8 @@ afterAll(async () => {
   await sim?.close();
 });
 
-const hook = async (event: string) => {
-  const record = await sim.push(sim.webhook(event, URI), { hookUrl: `${c.hub.url}/hooks/cal` });
+const hook = async (event: string, uri = URI) => {
+  const record = await sim.push(sim.webhook(event, uri), { hookUrl: `${c.hub.url}/hooks/cal` });
   expect(record.delivered).toBe(true);
 };
 const writes = (method: string, path: string) =>
@@ -83,5 +85,51 @@ describe('Calendly commands through a started hub', () => {
     ]);
     await hook('invitee.canceled');
     expect((await c.delivered('appointment.cancelled', subject)).causedBy).toEqual({ commandId: cancel });
+  });
+
+  it("book answered 503 after Calendly made it: found by the next try, booked once; its invitee.created is one appointment, the command's echo", async () => {
+    sim.failNext({ afterWrite: true, retryAfter: '0' });
+    const id = await c.send({
+      type: 'appointment.book',
+      instance: 'cal',
+      data: {
+        start: '2026-03-11T11:30:00+01:00',
+        patient: { name: 'Grace Hopper', email: 'grace.hopper@example.com' },
+        service: { id: 'https://api.calendly.com/event_types/EVTYPE0000000001' },
+        vendor: { timezone: 'Europe/Paris' },
+      },
+    });
+    const booked = await c.finished(id);
+    const made = [...sim.invitees.values()].filter((i) => i.email === 'grace.hopper@example.com');
+    expect(made).toHaveLength(1);
+    expect(booked).toMatchObject({
+      status: 'succeeded',
+      result: { alreadyDone: true, vendorIds: [made[0]!.uri], appointmentId: expect.any(String) },
+    });
+    expect(writes('POST', '/invitees')).toHaveLength(1);
+    const subject = `appointment/${booked.result.appointmentId}`;
+    await hook('invitee.created', String(made[0]!.uri));
+    const echo = await c.delivered('appointment.created', subject);
+    expect(echo.causedBy).toEqual({ commandId: id });
+    expect(echo).toMatchObject({
+      start: '2026-03-11T10:30:00.000Z',
+      patient: { email: 'grace.hopper@example.com' },
+    });
+  });
+
+  it('a booking Calendly cannot make (no event type URI, no email) is refused at once, 422 SY_COMMAND_UNSUPPORTED, nothing sent', async () => {
+    const before = sim.calls.length;
+    const r = await c.api('POST', '/v1/commands', {
+      type: 'appointment.book',
+      instance: 'cal',
+      data: {
+        start: '2026-03-12T09:00:00Z',
+        patient: { name: 'Grace Hopper' },
+        service: { id: 'EVTYPE0000000001' },
+      },
+    });
+    expect(r).toMatchObject({ status: 422, json: { code: 'SY_COMMAND_UNSUPPORTED' } });
+    expect(String(r.json.detail)).toMatch(/service\.id \(the event type URI.*patient\.email/);
+    expect(sim.calls.length).toBe(before);
   });
 });
