@@ -859,14 +859,16 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
     'the earlier try went out; Cliniko and BookingBug list their bookings (Cliniko also its unavailable blocks) at ' +
     'the same start for the same practitioner and patient, and Acuity the appointments of the type and ' +
     "client from the day before the start's to the day after (Acuity dates them by the account's day, not the " +
-    "offset the booking was sent with), and each sends again only when none is there 2 minutes after the earlier try went out (core's " +
+    "offset the booking was sent with), Calendly the organization's scheduled events of the invitee's email at the start " +
+    'and their active invitees of that email made since the first send, ' +
+    "and each sends again only when none is there 2 minutes after the earlier try went out (core's " +
     '`stillLanding`, `CREATE_SETTLE_MS`: the hub stops waiting after 10 s and retries 1 s later, while the vendor ' +
     'may still be making it; they sent again at the first lookup that missed it before, booking twice when the ' +
     'first landed); ' +
     'Clockwise.MD, which has no list or search call, takes the appointment its `create` webhook names (same ' +
     'hospital, start instant and patient names) and, when none has named it 2 minutes after the create went ' +
     'out, fails the command as "outcome unknown" without sending it again. A booking sent again that the vendor ' +
-    "refuses (Docplanner's 404 or 422 for a taken slot, BookingBug's 409, Acuity's 400) is looked for once more " +
+    "refuses (Docplanner's 404 or 422 for a taken slot, BookingBug's 409, Acuity's and Calendly's 400) is looked for once more " +
     'before the command fails: the earlier try may have landed in between. Such proof covers only the send it ' +
     "answers: a booking or block sent again and answered 408, 429 or a refusal keeps the earlier send's mark " +
     "and times (core's `sendNotCarriedOut`), as that send's outcome is still unknown, and the next try looks " +

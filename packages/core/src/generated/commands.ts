@@ -15,7 +15,7 @@ export interface AppointmentBookCommandData {
    */
   durationMinutes?: number;
   /**
-   * Who the visit is for. The vendor decides which fields it needs (Docplanner: a name and a phone; BookingBug, without `vendor.member_id`: an email and a name; Cliniko: `id`, the Cliniko patient id).
+   * Who the visit is for. The vendor decides which fields it needs (Docplanner: a name and a phone; BookingBug, without `vendor.member_id`: an email and a name; Cliniko: `id`, the Cliniko patient id; Calendly: an email and a name).
    */
   patient: Patient;
   /**
@@ -31,7 +31,7 @@ export interface AppointmentBookCommandData {
    */
   organization?: Reference;
   /**
-   * The service booked, by the vendor's id (Docplanner address service id, Clockwise.MD reason id, BookingBug service id, Cliniko appointment type id).
+   * The service booked, by the vendor's id (Docplanner address service id, Clockwise.MD reason id, BookingBug service id, Cliniko appointment type id, Calendly event type URI).
    */
   service?: Reference;
   /**
@@ -39,7 +39,7 @@ export interface AppointmentBookCommandData {
    */
   comment?: string;
   /**
-   * Vendor-specific fields the normalized command does not name, passed to the connector as they are (each connector's page lists the ones it reads: Docplanner `insurance_provider_id` / `insurance_plan_id`, BookingBug `resource_id` / `member_id`, Square `service_variation_version`).
+   * Vendor-specific fields the normalized command does not name, passed to the connector as they are (each connector's page lists the ones it reads: Docplanner `insurance_provider_id` / `insurance_plan_id`, BookingBug `resource_id` / `member_id`, Square `service_variation_version`, Calendly `timezone` / `location` / `questions_and_answers`).
    */
   vendor?: {
     [k: string]: unknown;
