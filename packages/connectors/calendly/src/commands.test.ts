@@ -327,6 +327,21 @@ describe('Calendly commands against the simulator', () => {
     expect([...sim.invitees.values()].filter((i) => i.email === 'grace.hopper@example.com')).toHaveLength(1);
   });
 
+  it("book turned away by Calendly's rate limit (429, X-RateLimit-Reset): transient, waiting the reset; nothing was made, so the next try books without a lookup", async () => {
+    sim.rateLimitNext(60);
+    const first = attempt(1);
+    expect(await commands['appointment.book']!(book, first)).toMatchObject({
+      outcome: 'transient',
+      retryAfterMs: 60_000,
+    });
+    expect(await first.commandState.get('calendly:book-sent')).toBeUndefined();
+    expect(await commands['appointment.book']!(book, attempt(2, first))).toMatchObject({ outcome: 'done' });
+    expect(sim.calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual([
+      'POST /invitees 429',
+      'POST /invitees 201',
+    ]);
+  });
+
   it("a booking of the same slot and email made before the first send (the front desk's) is not taken for this command's", async () => {
     await commands['appointment.book']!(book, attempt(1));
     const earlier = [...sim.invitees.values()].find((i) => i.email === 'grace.hopper@example.com')!;

@@ -214,6 +214,25 @@ export class CalendlySimulator {
     }
   }
 
+  /**
+   * The next API call is turned away by Calendly's rate limit: 429 with `X-RateLimit-Limit`,
+   * `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset` (seconds), no `Retry-After`
+   * (developer.calendly.com/api-docs/overview/rate-limits), nothing carried out.
+   */
+  rateLimitNext(resetSeconds = 60): void {
+    this.#failures.push({
+      status: 429,
+      headers: {
+        'content-type': 'application/json',
+        'x-ratelimit-limit': '10',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(resetSeconds),
+      },
+      body: JSON.stringify(error('Too Many Requests', 'Rate limit exceeded')),
+      afterWrite: false,
+    });
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
     const method = req.method ?? 'GET';
