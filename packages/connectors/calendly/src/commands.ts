@@ -6,7 +6,7 @@
  * | appointment.cancel | `POST /scheduled_events/{event uuid}/cancellation` `{ reason? }`; 201 `{ resource: Cancellation }` (developer.calendly.com/api-docs/calendly-api/scheduled-events/create-scheduled-event-cancellation) |
  * | appointment.mark_no_show | `POST /invitee_no_shows` `{ invitee: <invitee URI> }`; 201 `{ resource: { uri, invitee, created_at } }` (…/scheduled-events/create-invitee-no-show) |
  * | appointment.clear_presence | `DELETE /invitee_no_shows/{uuid}`; 204 (…/scheduled-events/delete-invitee-no-show) |
- * | appointment.book | `POST /invitees` `{ event_type, start_time, invitee: { email, name, first_name?, last_name?, timezone, text_reminder_number? }, location?, questions_and_answers? }`; 201 `{ resource: Invitee }` (Scheduling API, paid plans: developer.calendly.com/schedule-events-with-ai-agents; its own rate limits: developer.calendly.com/release-notes/2026/4/15) |
+ * | appointment.book | `POST /invitees` `{ event_type, start_time, invitee: { email, name, first_name?, last_name?, timezone, text_reminder_number? }, location?, questions_and_answers? }`; 201 `{ resource: Invitee }` (Scheduling API, paid plans: calendly-preview.mintlify.app/api-reference/v2/scheduling/create-event-invitee, developer.calendly.com/schedule-events-with-ai-agents; its own rate limits: developer.calendly.com/release-notes/2026/4/15) |
  *
  * The hub's appointment is an invitee; its vendor id the invitee URI,
  * `https://api.calendly.com/scheduled_events/<event uuid>/invitees/<invitee uuid>` (normalize.ts keys

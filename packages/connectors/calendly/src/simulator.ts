@@ -446,7 +446,9 @@ export class CalendlySimulator {
 
   /**
    * Create Event Invitee (the Scheduling API, `POST /invitees`: `event_type`, `start_time`, `invitee
-   * { email, timezone, name or first_name }` required; 201 { resource: Invitee }). A start another
+   * { email, timezone, name or first_name }` required; 201 { resource: Invitee }, its fields as
+   * https://calendly-preview.mintlify.app/api-reference/v2/scheduling/create-event-invitee lists
+   * them, the stored invitee as the fixtures' `invitee.created` payload). A start another
    * active booking of a one-on-one event type holds is refused 400 with `details[].code:
    * already_filled` (the code integrations read; the reference shows no example of the refusal).
    */
