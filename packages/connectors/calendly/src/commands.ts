@@ -41,6 +41,7 @@ import {
   type JsonValue,
   nextSendMark,
   provesNotCarriedOut,
+  refusedResendLookedUp,
   sendNotCarriedOut,
   sendTimes,
   stillLanding,
@@ -405,17 +406,14 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (result.outcome === 'permanent' && mark !== undefined && res.status !== 401) {
     // Sent again and refused (the slot taken): by the earlier try's POST, landed after the lookup
     // above? Looked for once more before the command fails, as the other connectors' books do.
-    const made = await madeEarlier(ctx, d, sentAt);
-    if (made?.outcome === 'done') {
-      await ctx.commandState.delete(SENT);
-      return made;
-    }
-    // A lookup that did not answer its list cannot tell whether the earlier POST's booking stands:
-    // its mark stays (this POST, refused, made nothing) and the next try looks again.
-    if (made !== undefined) {
-      await sendNotCarriedOut(ctx.commandState, SENT, mark);
-      return made;
-    }
+    // A lookup that does not answer its list keeps the earlier POST's mark (refusedResendLookedUp).
+    const settled = await refusedResendLookedUp(
+      ctx.commandState,
+      SENT,
+      mark,
+      await madeEarlier(ctx, d, sentAt),
+    );
+    if (settled) return settled;
   }
   // A refusal or a 408/429 (Calendly's rate limits turn a request away) proves this POST made
   // nothing: the mark goes, unless an earlier POST's outcome is still unknown.
