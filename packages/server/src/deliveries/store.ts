@@ -525,7 +525,7 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
     // candidate by its key. Left to the planner before an ANALYZE (a table that filled since), it
     // drove from the pending rows and probed a line per row: 6.5 s with one subject 10,000 deep.
     sql`with behind_dead as materialized (
-          select d.id from switchyard.deliveries p
+          select d.id, p.id as head from switchyard.deliveries p
           join switchyard.subscriptions s on s.id = p.subscription_id and s.ordering = 'hold'
           cross join lateral (
             select d.id from switchyard.deliveries d
@@ -533,10 +533,22 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
               and (d.event_sequence, d.seq) > (p.event_sequence, p.seq) and d.status = 'pending' and d.next_attempt_at <= now()
             offset 0) d
           where p.status = 'dead' and p.superseded_by is null),
+        heads_locked as (
+          -- The dead rows the check below share-locks, locked first in the one order of dead rows,
+          -- (event_sequence, seq), a replay-all's (listDeadUnsuperseded): left to the check, they were
+          -- locked in the order of the held candidates, and a replay-all holding one and waiting for
+          -- another this held, while this waited for the first, deadlocked
+          -- (deliveries/dead-lock-order.int.test.ts). The check's own lock then finds its row taken.
+          select p.id from switchyard.deliveries p
+          where p.id = any(array(select head from behind_dead)) and p.status = 'dead' and p.superseded_by is null
+          order by p.event_sequence, p.seq
+          for share),
         held as (
           -- behind_dead took only 'hold' subscriptions' lines (the same snapshot): no join here.
           update switchyard.deliveries d set status = 'held', updated_at = now()
           where d.id = any(array(select id from behind_dead)) and d.status = 'pending' and d.next_attempt_at <= now()
+            -- Before any row: the dead rows in their order ("heads_locked").
+            and (select count(*) from heads_locked) >= 0
             and exists (
               select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
                 and p.status = 'dead' and p.superseded_by is null and (p.event_sequence, p.seq) < (d.event_sequence, d.seq)

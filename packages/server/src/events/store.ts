@@ -1009,22 +1009,42 @@ export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
     taken as (
       select m.subscription_id, m.event_id from matched m where m.free
       order by m.sequence, m.subscription_id limit ${lease?.limit ?? 0}),
+    dead_locked as (
+      -- The dead, unreplayed deliveries that hold the lines of the matched 'hold' subscriptions'
+      -- subjects, locked (for share) in the one order of dead rows, (event_sequence, seq): a
+      -- replay-all's (listDeadUnsuperseded, deliveries/store.ts). A replay or skip of one in
+      -- progress is waited for and the row read again (as it is after the lock). Locked
+      -- by the check below, row by row, they were locked in the order of this statement's events,
+      -- and a replay-all holding one of them and waiting for another this held, while this waited
+      -- for the first, deadlocked (deliveries/dead-lock-order.int.test.ts). One probe per (hold
+      -- subscription, subject), none without a hold subscription matched: on the normalize
+      -- commit's cached plan it walks the subscription's entries of deliveries_dead_idx (the dead
+      -- letters retention keeps), while deliveries_line_idx would walk a busy subject's backlog.
+      -- The rows found by id alone (with the dead letters' conditions here, the cached plan walked
+      -- deliveries_dead_idx a second time): the check below reads their status as locked.
+      select p.id, p.subscription_id, p.subject, p.event_sequence, p.status, p.superseded_by
+      from switchyard.deliveries p
+      where p.id = any(array(
+          select h.id from (select distinct m.subscription_id, m.subject from matched m where m.ordering = 'hold') l
+          cross join lateral (
+            select d.id from switchyard.deliveries d
+            where d.subscription_id = l.subscription_id and d.subject = l.subject
+              and d.status = 'dead' and d.superseded_by is null
+            offset 0) h))
+      order by p.event_sequence, p.seq
+      for share),
     fanned as (
       insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status,
         attempts, lock_token, locked_until)
       select gen_random_uuid(), m.subscription_id, m.event_id, m.sequence, m.subject,
         case when t.event_id is not null then 'in_flight'
-        -- On the normalize commit's cached plan (PLAN_STABLE, storage/db.ts) this walks the dead
-        -- entries of deliveries_settled_idx (as planned at analyzed tables), bounded by the dead deliveries
-        -- retention keeps, while deliveries_line_idx would walk a busy subject's whole backlog.
         when m.ordering = 'hold' and exists (
-          select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
-            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence
-          -- As in settleIdleDeliveries (deliveries/store.ts): a replay or skip of the dead row in
-          -- progress is waited for and the row read again. Without the lock a replay that committed
-          -- after this statement's snapshot (its release of the subject's held rows could not see
-          -- this one) left the new delivery held behind a dead row already replayed, for good.
-          for share of p)
+          -- The dead rows as locked and read again by dead_locked: a replay that committed after
+          -- this statement's snapshot (its release of the subject's held rows could not see this
+          -- one) left the new delivery held behind a dead row already replayed, for good. Few rows
+          -- (the dead heads of this statement's subjects), read from memory.
+          select 1 from dead_locked p where p.subscription_id = m.subscription_id and p.subject = m.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)
         then 'held' else 'pending' end,
         case when t.event_id is not null then 1 else 0 end,
         case when t.event_id is not null then gen_random_uuid() end,

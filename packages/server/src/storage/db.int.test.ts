@@ -271,6 +271,8 @@ describe('plan cache modes', () => {
         // Never an index of every dead letter by another key: a second dead-letter index by
         // completed_at alone was taken here at the empty tables, and walked them all.
         expect.stringMatching(/^Index Scan deliveries deliveries_(dead|settled|sub)_idx$/),
+        // The dead letters it found, locked by id in their order (dead_locked, events/store.ts).
+        'Index Scan deliveries deliveries_pkey',
         'Index Scan entity_state entity_state_pkey',
         'Index Scan inbound_messages inbound_messages_pkey',
         'Index Scan subscriptions subscriptions_pkey', // sized by configuration
