@@ -111,10 +111,30 @@ export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]
 /**
  * Deletes a subscription (its deliveries, cursor and tokens with it, by cascade), run again when a
  * deadlock aborted it ({@link retryingDeadlock}). Returns whether it existed.
+ *
+ * Its row first, then its in-flight deliveries in id order, then the delete: the cascade takes the
+ * deliveries in the order it scans them, while the deliver worker's lease renewal, attempt record
+ * and release lock their in-flight rows in id order (`inLockOrder`, storage/queues.ts), batches
+ * of several subscriptions' deliveries. The two at once deadlocked: Postgres aborted the renewal
+ * (every lease of the batch left unrenewed for a pass, a warning), the record (its batch written
+ * again one by one) or the delete (run again a second later, or a 503 to the operator once three
+ * tries deadlocked, likely while deleting a busy subscription). Locked first in their order, the
+ * rows a worker holds are waited for, never held against it (subscriptions/delete-lock-order.int.test.ts).
+ *
+ * @example
+ * ```ts
+ * if (!(await deleteSubscription(db, 'old-crm'))) throw notFound('subscription', 'old-crm');
+ * ```
  */
 export async function deleteSubscription(db: Executor, id: string): Promise<boolean> {
   const r = await retryingDeadlock(() =>
-    sql`delete from switchyard.subscriptions where id = ${id}`.execute(db),
+    db.transaction().execute(async (trx) => {
+      // The row before its deliveries, as a disable (its park) and the delete's cascade take them.
+      await sql`select 1 from switchyard.subscriptions where id = ${id} for update`.execute(trx);
+      await sql`select 1 from switchyard.deliveries where subscription_id = ${id} and status = 'in_flight'
+          order by id for update`.execute(trx);
+      return sql`delete from switchyard.subscriptions where id = ${id}`.execute(trx);
+    }),
   );
   return Number(r.numAffectedRows ?? 0) > 0;
 }
