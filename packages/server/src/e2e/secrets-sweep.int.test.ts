@@ -23,7 +23,6 @@ import {
   listenLocal,
   readBody,
 } from '@switchyard/testing/simulator-kit/server';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO, Command } from '../cli/command.ts';
 import { commandsCommand } from '../cli/commands/commands.ts';
@@ -34,6 +33,14 @@ import { shippedConnectors } from '../connectors.ts';
 import { createLogger } from '../logging/logger.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
 import { fixture } from './connectors/fixtures.test-support.ts';
+import {
+  dumpDatabase,
+  eventually,
+  nearly,
+  SweepClient,
+  type SweptText,
+  hitsIn as sweepHits,
+} from './secrets-sweep.test-support.ts';
 
 const db = useTestDatabase();
 
@@ -67,91 +74,23 @@ const S = {
 /** Secrets the API made and showed once (a command credential, …): swept for like those above. */
 const madeSecrets: Record<string, string> = {};
 
-/** Every form a secret may take in a text: raw, base64 at any offset (Basic pairs), URL-encoded, hex. */
-function formsOf(secret: string): string[] {
-  const forms = new Set<string>([secret]);
-  forms.add(encodeURIComponent(secret));
-  const hex = Buffer.from(secret).toString('hex');
-  forms.add(hex);
-  forms.add(hex.toUpperCase());
-  for (const pad of ['', 'x', 'xx']) {
-    const b64 = Buffer.from(`${pad}${secret}`).toString('base64');
-    // The middle of it depends on the secret's bytes only: found inside any base64 quoting it.
-    const middle = pad === '' ? b64.replace(/=+$/, '').slice(0, -4) : b64.slice(4, -4);
-    forms.add(middle);
-    forms.add(middle.replace(/\+/g, '-').replace(/\//g, '_'));
-  }
-  // A whsec_ secret's key bytes, as a signer holds them.
-  if (secret.startsWith('whsec_')) {
-    const key = Buffer.from(secret.slice(6), 'base64');
-    forms.add(secret.slice(6));
-    forms.add(key.toString('hex'));
-    forms.add(key.toString('latin1'));
-  }
-  return [...forms].filter((f) => f.length >= 12);
-}
-
-/** Where each secret (in any form) occurs in `texts`: `secret name ← where: …context…`. */
-function hitsIn(texts: ReadonlyArray<{ where: string; text: string }>): string[] {
-  const hits: string[] = [];
-  for (const [name, secret] of Object.entries({ ...S, ...madeSecrets })) {
-    for (const form of formsOf(secret)) {
-      for (const { where, text } of texts) {
-        const at = text.indexOf(form);
-        // One hit per secret and place: a leak repeats in every read of the row that holds it.
-        if (at >= 0 && !hits.some((h) => h.startsWith(`${name} ← ${where}:`)))
-          hits.push(`${name} ← ${where}: …${text.slice(Math.max(0, at - 120), at + form.length + 40)}…`);
-      }
-    }
-  }
-  return hits;
-}
+/** Where each secret of the sweep (in any form) occurs in `texts`. */
+const hitsIn = (texts: readonly SweptText[]) => sweepHits({ ...S, ...madeSecrets }, texts);
 
 const logLines: string[] = [];
 /** What the vendors' APIs were sent: the secrets were in play (the sweep's own check). */
 const vendorSaw: string[] = [];
-const answers: Array<{ where: string; text: string }> = [];
 let dir: string;
 let vendor: LocalServer;
 let subscriber: LocalServer;
 let cliniko: ClinikoSimulator;
 let running: HubProcess | undefined;
 
-/** One HTTP call to the hub, its answer (status, headers, body) kept for the sweep. */
-async function call(
-  path: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string; admin?: string | false } = {},
-): Promise<{ status: number; text: string }> {
-  const admin = init.admin === undefined ? S.admin : init.admin;
-  const res = await fetch(`${running!.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers: {
-      ...(admin ? { authorization: `Bearer ${admin}` } : {}),
-      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...init.headers,
-    },
-    ...(init.body !== undefined ? { body: init.body } : {}),
-  });
-  const text = await res.text();
-  const headers = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
-  answers.push({ where: `${init.method ?? 'GET'} ${path} → ${res.status}`, text: `${headers}\n\n${text}` });
-  return { status: res.status, text };
-}
-
-const json = async (path: string, init?: Parameters<typeof call>[1]) => {
-  const r = await call(path, init);
-  return { status: r.status, json: r.text === '' ? undefined : JSON.parse(r.text) };
-};
-
-async function eventually<T>(check: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** The hub's HTTP answers, kept for the sweep. */
+const client = new SweepClient(() => running!.url, S.admin);
+const answers = client.answers;
+const call = client.call.bind(client);
+const json = client.json.bind(client);
 
 /** The config file's text: instances of four connectors, a subscription, an approver. */
 function configText(rotated: boolean): string {
@@ -360,9 +299,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** The secret with one character changed (its last). */
-const nearly = (secret: string) => `${secret.slice(0, -1)}${secret.endsWith('a') ? 'b' : 'a'}`;
-
 describe('the secrets sweep', () => {
   it('finds no secret in any stored row, log line or HTTP answer', async () => {
     const booking = JSON.stringify(fixture('docplanner', 'booking-confirmed.json'));
@@ -567,7 +503,7 @@ describe('the secrets sweep', () => {
     }, 'a dead delivery');
 
     // Every GET route of the app, with the ids the lists show.
-    await readEverything();
+    await client.readEverything(running!.app);
     // A restart on a config whose push key and admin token were rotated, then the reads again.
     await running!.stop();
     running = await startHub(true);
@@ -594,7 +530,7 @@ describe('the secrets sweep', () => {
     });
     await call('/v1/commands', { admin: madeSecrets.commandCredential });
     await call('/fhir/r4/Appointment', { admin: madeSecrets.fhirReadToken });
-    await readEverything(S.adminRotated);
+    await client.readEverything(running!.app, S.adminRotated);
     await running!.stop();
 
     // The CLI on the same config: its stdout and stderr.
@@ -651,61 +587,3 @@ describe('the secrets sweep', () => {
     running = undefined;
   }, 90_000);
 });
-
-/** GETs every route the app has: those without parameters, and each `/:id` route below a list for every id it lists. */
-async function readEverything(admin: string = S.admin): Promise<void> {
-  // printRoutes draws a tree (`│   └── /:id (GET, HEAD)`): each line's depth is where its `── ` is.
-  const stack: string[] = [];
-  const routes: string[] = [];
-  for (const line of running!.app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const m = /^(.*?)── (\S+) \(([^)]*)\)/.exec(line);
-    if (!m) continue;
-    const depth = (m[1]!.length - 1) / 4;
-    stack.length = depth;
-    stack.push(m[2]!);
-    if (m[3]!.split(', ').includes('GET')) routes.push(stack.join(''));
-  }
-  expect(routes).toContain('/v1/deliveries/:id');
-  const listed = new Map<string, string[]>();
-  for (const route of routes.filter((r) => !r.includes(':') && !r.includes('*'))) {
-    const r = await call(route, { admin });
-    const body = r.text.startsWith('{') ? (JSON.parse(r.text) as { items?: Array<{ id?: unknown }> }) : {};
-    listed.set(
-      route,
-      (body.items ?? []).map((item) => item.id).filter((id): id is string => typeof id === 'string'),
-    );
-  }
-  for (const route of routes.filter((r) => /^\/v1\/.*\/:id/.test(r))) {
-    const list = route.slice(0, route.indexOf('/:id'));
-    for (const id of listed.get(list) ?? [])
-      await call(route.replace(':id', encodeURIComponent(id)), { admin });
-  }
-  // The dashboard's pages ask with their queries.
-  for (const id of listed.get('/v1/subscriptions') ?? [])
-    await call(`/v1/dashboard/subscriptions/${encodeURIComponent(id)}/replay-progress?after=0`, { admin });
-  await call('/v1/dashboard/events?vendorId=12345&limit=50', { admin });
-  await call('/v1/dashboard/overview?minutes=60', { admin });
-}
-
-/** Every row of every table of the database's own schemas, as text. */
-async function dumpDatabase(url: string): Promise<Array<{ where: string; text: string }>> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const tables = await client.query<{ schema: string; name: string }>(
-      `select table_schema as schema, table_name as name from information_schema.tables
-        where table_type = 'BASE TABLE' and table_schema not in ('pg_catalog', 'information_schema')`,
-    );
-    expect(tables.rows.length).toBeGreaterThan(10);
-    const out: Array<{ where: string; text: string }> = [];
-    for (const t of tables.rows) {
-      const rows = await client.query<{ row: string }>(
-        `select t::text as row from ${client.escapeIdentifier(t.schema)}.${client.escapeIdentifier(t.name)} t`,
-      );
-      for (const r of rows.rows) out.push({ where: `table ${t.schema}.${t.name}`, text: r.row });
-    }
-    return out;
-  } finally {
-    await client.end();
-  }
-}
