@@ -872,6 +872,24 @@ describe('loadConfig: telemetry', () => {
     expect(result.secrets).toContain('hc-key-0123456789');
   });
 
+  it('counts the values of the OTLP header variables among the secrets, as written and as sent', async () => {
+    // The exporter reads them itself; a collector refusing an export quotes them into the hub's
+    // log line (e2e/secrets-sweep-wide.int.test.ts), which the logger scrubs of these secrets.
+    const { result } = await load('version: 1\n', {
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=otlp-key-0123456789, x-tenant=%2Ftenant-0123456789',
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'authorization=Bearer%20traces-token-0123456789',
+    });
+    expect(result.ok).toBe(true);
+    expect(result.secrets).toEqual(
+      expect.arrayContaining([
+        'otlp-key-0123456789',
+        '%2Ftenant-0123456789',
+        '/tenant-0123456789',
+        'Bearer traces-token-0123456789',
+      ]),
+    );
+  });
+
   it('refuses a ratio above 1 and a reference in the endpoint', async () => {
     await expectProblem(
       'version: 1\ntelemetry:\n  traces:\n    sampleRatio: 2\n',

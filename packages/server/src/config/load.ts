@@ -457,6 +457,34 @@ function walkStrings(
   }
 }
 
+/**
+ * The values of `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, which the
+ * trace exporter reads itself (`name=value,…`, values percent-encoded: the OpenTelemetry SDK
+ * environment variable specification), each as it is written and as it is sent.
+ *
+ * @example
+ * ```ts
+ * otlpHeaderSecrets({ OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k%2F0123456789' }); // ['k%2F0123456789', 'k/0123456789']
+ * ```
+ */
+export function otlpHeaderSecrets(env: Readonly<Record<string, string | undefined>>): string[] {
+  const out = new Set<string>();
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
+    for (const pair of (env[name] ?? '').split(',')) {
+      const eq = pair.indexOf('=');
+      const raw = eq < 0 ? '' : pair.slice(eq + 1).trim();
+      if (raw === '') continue;
+      out.add(raw);
+      try {
+        out.add(decodeURIComponent(raw));
+      } catch {
+        // Not percent-encoded as the format says: the exporter sends it as written.
+      }
+    }
+  }
+  return [...out];
+}
+
 /** Fields that hold secrets: the hub's own, and connector settings marked `x-secret`. */
 function isSecretPath(
   segments: readonly PathSegment[],
@@ -974,6 +1002,9 @@ function resolveConfig(
       Object.entries(traces.headers).map(([name, value]) => [name, String(value)]),
     );
   if (typeof traces.sampleRatio === 'number') config.telemetry.traces.sampleRatio = traces.sampleRatio;
+  // The exporter reads these variables itself: their values (a collector's API key) are secrets the
+  // file never shows, and a collector's refusal quotes them into the log line of a failed export.
+  ctx.secrets.push(...otlpHeaderSecrets(ctx.env));
   if (typeof server.publicUrl === 'string') config.server.publicUrl = server.publicUrl;
   if (typeof server.adminToken === 'string') config.server.adminToken = server.adminToken;
   if (typeof data.secretKey === 'string') config.secretKey = data.secretKey;
