@@ -4,7 +4,7 @@
  * ids as hex strings, times as decimal strings of nanoseconds) into flat spans. It can answer
  * with any status, to play a failing collector.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One span as the exporter sent it. */
@@ -185,10 +185,17 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   /** Export requests received (answered with `status`). */
   requests: number;
+  /** The headers of each export request, in order (what the exporter was configured to send). */
+  headers: IncomingHttpHeaders[];
   /** Body bytes received. */
   bytes: number;
   /** What later requests are answered (default 200). */
   status: number;
+  /**
+   * A failing answer's body and reason phrase, from the request's headers (default: a fixed
+   * message). A careless gateway quotes what it was sent: the secrets sweep plays one.
+   */
+  failure?: (headers: IncomingHttpHeaders) => { body: string; reason?: string };
   /** Resolves with the spans once `predicate` holds, or rejects after `timeoutMs`. */
   waitFor(predicate: (spans: ReceivedSpan[]) => boolean, timeoutMs: number): Promise<ReceivedSpan[]>;
   close(): Promise<void>;
@@ -217,10 +224,18 @@ export async function startOtlpReceiver(
     discard?: boolean;
   } = {},
 ): Promise<OtlpReceiver> {
-  const receiver = { spans: [] as ReceivedSpan[], requests: 0, bytes: 0, status: options.status ?? 200 };
+  const receiver = {
+    spans: [] as ReceivedSpan[],
+    requests: 0,
+    headers: [] as IncomingHttpHeaders[],
+    bytes: 0,
+    status: options.status ?? 200,
+    failure: undefined as OtlpReceiver['failure'],
+  };
   const server = createServer((request, response) => {
     void readBody(request).then((body) => {
       receiver.requests++;
+      if (!options.discard) receiver.headers.push(request.headers);
       receiver.bytes += body.length;
       const ok = receiver.status >= 200 && receiver.status < 300;
       const type = request.headers['content-type'] ?? '';
@@ -232,6 +247,13 @@ export async function startOtlpReceiver(
         // An empty ExportTraceServiceResponse: zero bytes in protobuf.
         response.writeHead(receiver.status, { 'content-type': 'application/x-protobuf' });
         response.end();
+        return;
+      }
+      if (!ok && receiver.failure) {
+        const { body: text, reason } = receiver.failure(request.headers);
+        if (reason !== undefined) response.statusMessage = reason;
+        response.writeHead(receiver.status, { 'content-type': 'application/json' });
+        response.end(text);
         return;
       }
       response.writeHead(receiver.status, { 'content-type': 'application/json' });
