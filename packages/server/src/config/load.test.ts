@@ -890,6 +890,26 @@ describe('loadConfig: telemetry', () => {
     );
   });
 
+  it("counts the password of the file's and the environment's endpoints among the secrets", async () => {
+    // The exporter sends user:password@ as Basic auth: a collector's refusal may quote it back.
+    const { result } = await load(
+      'version: 1\ntelemetry:\n  traces:\n    endpoint: https://otel:file-pass-0123456789@otel.example.com/v1/traces\n',
+      {
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:env%2Fpass-0123456789@collector:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://otel:traces-pass-0123456789@collector:4318/v1/traces',
+      },
+    );
+    expect(result.ok).toBe(true);
+    expect(result.secrets).toEqual(
+      expect.arrayContaining([
+        'file-pass-0123456789',
+        'env/pass-0123456789',
+        'env%2Fpass-0123456789',
+        'traces-pass-0123456789',
+      ]),
+    );
+  });
+
   it('refuses a ratio above 1 and a reference in the endpoint', async () => {
     await expectProblem(
       'version: 1\ntelemetry:\n  traces:\n    sampleRatio: 2\n',

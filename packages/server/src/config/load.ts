@@ -458,29 +458,41 @@ function walkStrings(
 }
 
 /**
- * The values of `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, which the
- * trace exporter reads itself (`name=value,…`, values percent-encoded: the OpenTelemetry SDK
- * environment variable specification), each as it is written and as it is sent.
+ * The secrets of the trace export the file does not mark: the values of `OTEL_EXPORTER_OTLP_HEADERS`
+ * and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`name=value,…`, values percent-encoded: the OpenTelemetry
+ * SDK environment variable specification), and the password of the file's endpoint and of
+ * `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` (the exporter sends `user:password@` as Basic auth), each as
+ * it is written and as it is sent.
  *
  * @example
  * ```ts
- * otlpHeaderSecrets({ OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k%2F0123456789' }); // ['k%2F0123456789', 'k/0123456789']
+ * otlpSecrets(undefined, { OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k%2F0123456789' }); // ['k%2F0123456789', 'k/0123456789']
+ * otlpSecrets('https://u:pw-0123456789@otel:4318/v1/traces', {}); // ['pw-0123456789']
  * ```
  */
-export function otlpHeaderSecrets(env: Readonly<Record<string, string | undefined>>): string[] {
+export function otlpSecrets(
+  endpoint: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): string[] {
   const out = new Set<string>();
+  const add = (raw: string) => {
+    if (raw === '') return;
+    out.add(raw);
+    try {
+      out.add(decodeURIComponent(raw));
+    } catch {
+      // Not percent-encoded as the format says: the exporter sends it as written.
+    }
+  };
   for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
     for (const pair of (env[name] ?? '').split(',')) {
       const eq = pair.indexOf('=');
-      const raw = eq < 0 ? '' : pair.slice(eq + 1).trim();
-      if (raw === '') continue;
-      out.add(raw);
-      try {
-        out.add(decodeURIComponent(raw));
-      } catch {
-        // Not percent-encoded as the format says: the exporter sends it as written.
-      }
+      if (eq >= 0) add(pair.slice(eq + 1).trim());
     }
+  }
+  for (const url of [endpoint, env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, env.OTEL_EXPORTER_OTLP_ENDPOINT]) {
+    if (url === undefined || !URL.canParse(url)) continue;
+    add(new URL(url).password);
   }
   return [...out];
 }
@@ -1002,9 +1014,9 @@ function resolveConfig(
       Object.entries(traces.headers).map(([name, value]) => [name, String(value)]),
     );
   if (typeof traces.sampleRatio === 'number') config.telemetry.traces.sampleRatio = traces.sampleRatio;
-  // The exporter reads these variables itself: their values (a collector's API key) are secrets the
-  // file never shows, and a collector's refusal quotes them into the log line of a failed export.
-  ctx.secrets.push(...otlpHeaderSecrets(ctx.env));
+  // The exporter reads these variables itself, and sends an endpoint's user:password as Basic auth:
+  // secrets the file never marks, which a collector's refusal quotes into the log line of a failed export.
+  ctx.secrets.push(...otlpSecrets(config.telemetry.traces.endpoint, ctx.env));
   if (typeof server.publicUrl === 'string') config.server.publicUrl = server.publicUrl;
   if (typeof server.adminToken === 'string') config.server.adminToken = server.adminToken;
   if (typeof data.secretKey === 'string') config.secretKey = data.secretKey;

@@ -74,6 +74,7 @@ const S = {
   inSecret: 'sweepInSecret-Ed4Rf6Tg8Yh0',
   qbAuthorization: 'Bearer sweepQbAuth-Uj2Mk4Lo6Np',
   otlpKey: 'sweepOtlpApiKey-Hb5Nj7Mk9Lq',
+  otlpUrlPassword: 'sweepOtlpUrlPass-Kq2Wd4Rf6',
   /** A collector header from the environment (OTEL_EXPORTER_OTLP_HEADERS), as OpenTelemetry's exporters read it. */
   otlpEnvKey: 'sweepOtlpEnvKey-Tz8Xc6Vb4Nm',
   inBadPath: 'sweepInBad/Path-Qa1Ws3Ed5Rf',
@@ -123,7 +124,7 @@ function configText(): string {
     'logging: { level: debug }',
     'telemetry:',
     '  traces:',
-    `    endpoint: ${otlp.url}`,
+    `    endpoint: ${otlp.url.replace('http://', `http://sweep-otlp:${S.otlpUrlPassword}@`)}`,
     '    sampleRatio: 1',
     '    headers:',
     '      x-api-key: ${env:SW_OTLP_KEY}',
@@ -443,6 +444,7 @@ describe('the secrets sweep, widened', () => {
       ...form,
       authorization: basic('sweep-jrni', nearly(S.bbClientSecret)),
     });
+    await push(`/hooks/bb/oauth/token?client_id=sweep-jrni&client_secret=${S.bbClientSecret}`, '', form);
     await push(
       '/hooks/bb/oauth/token',
       JSON.stringify({ client_id: 'sweep-jrni', client_secret: S.bbToken }),
@@ -460,7 +462,7 @@ describe('the secrets sweep, widened', () => {
     for (const token of [madeSecrets.bbAccessToken!, nearly(madeSecrets.bbAccessToken!)])
       await push('/hooks/bb', bbJrni, { authorization: `Bearer ${token}` });
     // Four wrong clients refused, two right ones served, the issued token taken and nearly it refused.
-    expect(pushed.splice(0)).toEqual([401, 401, 401, 401, 200, 200, 200, 401]);
+    expect(pushed.splice(0)).toEqual([401, 401, 401, 401, 401, 200, 200, 200, 401]);
 
     // Instinctive Notes: the secret as the last path segment and in its header.
     const inBody = JSON.stringify(fixture('instinctive-notes', 'soap-note-created.json'));
@@ -527,10 +529,10 @@ describe('the secrets sweep, widened', () => {
         spans.some((s) => String(s.attributes['url.full'] ?? '').includes('/bb/api/v1/login')),
       30_000,
     );
-    // The collector refusing an export, its answer (reason phrase and body) quoting the key it was sent.
+    // The collector refusing an export, its answer (reason phrase and body) quoting the keys it was sent.
     otlp.status = 401;
     otlp.failure = (headers) => ({
-      reason: `Invalid API key ${String(headers['x-api-key'])} for tenant ${String(headers['x-tenant-key'])}`,
+      reason: `Invalid API key ${String(headers['x-api-key'])} for tenant ${String(headers['x-tenant-key'])} (${String(headers.authorization)})`,
       body: JSON.stringify({ code: 16, message: `invalid API key ${String(headers['x-api-key'])}`, headers }),
     });
     const refusedBefore = otlp.requests;
@@ -624,6 +626,10 @@ describe('the secrets sweep, widened', () => {
     for (const headers of otlp.headers) {
       expect(headers['x-api-key']).toBe(S.otlpKey);
       expect(headers['x-tenant-key']).toBe(S.otlpEnvKey);
+      // The endpoint's user:password@, sent as Basic auth.
+      expect(headers.authorization).toBe(
+        `Basic ${Buffer.from(`sweep-otlp:${S.otlpUrlPassword}`).toString('base64')}`,
+      );
     }
     // The approver decided both ways, and the hub recorded its decisions.
     const gates = JSON.stringify(client.answers.filter((a) => a.where.startsWith('GET /v1/gates')));
