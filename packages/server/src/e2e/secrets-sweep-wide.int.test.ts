@@ -320,7 +320,8 @@ beforeAll(async () => {
     (_error, _req, res) => res.end(),
   );
   // An approver that decides: it refuses the booking of 11 March and approves the rest, each answer
-  // quoting the signature headers it was sent (docs/gates.md, "The approver protocol").
+  // quoting the signature headers it was sent (docs/gates.md, "The approver protocol"), the refusal
+  // also the secret it verifies with (a debug page's habit).
   approver = await listenLocal(
     async (req, res) => {
       const body = await readBody(req);
@@ -332,7 +333,11 @@ beforeAll(async () => {
         JSON.stringify(
           approve
             ? { decision: 'approve', note: `checked ${quoted}` }
-            : { decision: 'refuse', reason: `slot taken; you sent ${quoted}`, vendorErrorCode: 7 },
+            : {
+                decision: 'refuse',
+                reason: `slot taken; you sent ${quoted}; I verify with ${S.approverSigning}`,
+                vendorErrorCode: 7,
+              },
         ),
       );
     },

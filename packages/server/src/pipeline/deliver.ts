@@ -7,6 +7,7 @@ import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
 import { toEvent } from '../events/api.ts';
 import type * as eventStore from '../events/store.ts';
 import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
+import { secretScrubber } from '../logging/logger.ts';
 import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
@@ -94,19 +95,48 @@ export function postSigned(
   contentType: string = sub.content_type,
   opts: { signal?: AbortSignal; pool?: ConnectionPool; bodyBy?: number } = {},
 ): Promise<PostWebhookResult> {
+  const secrets = activeSecrets(rt, sub);
   return postSignedTo(
     {
       url: sub.url ?? '',
       contentType,
       timeoutMs: sub.timeout_ms,
       allowPrivateAddresses: sub.allow_private_addresses,
-      secrets: activeSecrets(rt, sub),
+      secrets,
       ...opts,
     },
     eventId,
     body,
     rt.options.maxResponseSnippetBytes,
+  ).then((result) => withoutSecrets(result, secrets));
+}
+
+/**
+ * The answer with the subscription's own signing secrets scrubbed from what is kept of it (the
+ * start of its body, the error): a subscriber or approver whose error page quotes the secret it
+ * verifies with had it stored in the attempt and gate rows, read by the approver protocol as the
+ * refusal's reason and served by the API (an audit's find). A `whsec_` secret is also scrubbed as
+ * its base64 key alone, the form a verifier holds. Only an answer with a body or an error pays for it.
+ *
+ * @example
+ * ```ts
+ * withoutSecrets({ ok: false, status: 401, latencyMs: 3, responseSnippet: 'bad sig for whsec_abc…' }, ['whsec_abc…']);
+ * // { …, responseSnippet: 'bad sig for [redacted]' }
+ * ```
+ */
+export function withoutSecrets(result: PostWebhookResult, secrets: readonly string[]): PostWebhookResult {
+  if (secrets.length === 0 || (result.responseSnippet === undefined && result.error === undefined))
+    return result;
+  // A snippet is cut at maxResponseSnippetBytes: a secret at its end may be cut too (cutEnds).
+  const scrub = secretScrubber(
+    secrets.flatMap((s) => (s.startsWith('whsec_') ? [s, s.slice('whsec_'.length)] : [s])),
+    { cutEnds: true },
   );
+  return {
+    ...result,
+    ...(result.responseSnippet !== undefined ? { responseSnippet: scrub(result.responseSnippet) } : {}),
+    ...(result.error !== undefined ? { error: scrub(result.error) } : {}),
+  };
 }
 
 /** The subscription's delivery rate limit in requests per second, when it has one. */

@@ -117,6 +117,32 @@ describe('delivery', () => {
     expect(JSON.stringify(raw.rows[0]!.secrets)).not.toContain(fresh.slice(6));
   });
 
+  it("keeps no signing secret a subscriber's answer quotes back: the attempt's snippet has it redacted", async () => {
+    // A subscriber's error page that prints the secret it verifies with (a debug page), in full and
+    // as the base64 key a verifier holds: the attempt row and the API kept both as they came.
+    const secret = generateSecret();
+    subscriber = await startRecordingSubscriber({
+      script: [
+        {
+          status: 401,
+          body: { error: `signature mismatch with ${secret}`, key: secret.slice('whsec_'.length) },
+        },
+      ],
+    });
+    const sub = await subscribe(secret, { retryScheduleMs: [0, 60_000] });
+    const event = await send();
+    const d = await eventually(async () => {
+      const got = await deliveryOf(sub.id, event.id);
+      return got.attemptLog.length > 0 ? got : undefined;
+    });
+    const snippet = d.attemptLog[0]!.responseSnippet ?? '';
+    expect(snippet).toContain('signature mismatch with [redacted]');
+    expect(snippet).not.toContain(secret.slice('whsec_'.length));
+    const raw = await sql<{ row: string }>`select a::text as row from switchyard.delivery_attempts a
+      where delivery_id = ${d.id}`.execute(hub.host.db);
+    expect(raw.rows.map((r) => r.row).join('\n')).not.toContain(secret.slice('whsec_'.length));
+  });
+
   it('disables the subscription on 410 Gone', async () => {
     const secret = generateSecret();
     subscriber = await startRecordingSubscriber({ secrets: secret, script: [410] });
