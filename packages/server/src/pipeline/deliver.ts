@@ -125,19 +125,39 @@ export function postSigned(
  * ```
  */
 export function withoutSecrets(result: PostWebhookResult, secrets: readonly string[]): PostWebhookResult {
-  if (secrets.length === 0 || (result.responseSnippet === undefined && result.error === undefined))
-    return result;
-  // A snippet is cut at maxResponseSnippetBytes: a secret at its end may be cut too (cutEnds).
-  const scrub = secretScrubber(
-    secrets.flatMap((s) => (s.startsWith('whsec_') ? [s, s.slice('whsec_'.length)] : [s])),
-    { cutEnds: true },
-  );
+  if (secrets.length === 0 || (!result.responseSnippet && result.error === undefined)) return result;
+  const scrub = scrubberOf(secrets);
   return {
     ...result,
     ...(result.responseSnippet !== undefined ? { responseSnippet: scrub(result.responseSnippet) } : {}),
     ...(result.error !== undefined ? { error: scrub(result.error) } : {}),
   };
 }
+
+/**
+ * The scrubber of a subscription's secrets, built once per set of secrets (each attempt answered
+ * with a body is scrubbed, and building one makes every encoded form of each secret and a regular
+ * expression of them). A set changes only when its secrets are rotated; the cache is emptied
+ * whenever it holds {@link SCRUBBERS_KEPT} sets, so a hub with many subscriptions rebuilds some.
+ */
+function scrubberOf(secrets: readonly string[]): (text: string) => string {
+  const key = secrets.join('\n');
+  let scrub = scrubbers.get(key);
+  if (scrub === undefined) {
+    if (scrubbers.size >= SCRUBBERS_KEPT) scrubbers.clear();
+    // A snippet is cut at maxResponseSnippetBytes: a secret at its end may be cut too (cutEnds).
+    scrub = secretScrubber(
+      secrets.flatMap((s) => (s.startsWith('whsec_') ? [s, s.slice('whsec_'.length)] : [s])),
+      { cutEnds: true },
+    );
+    scrubbers.set(key, scrub);
+  }
+  return scrub;
+}
+
+/** How many sets of secrets {@link scrubberOf} keeps a scrubber of. */
+const SCRUBBERS_KEPT = 256;
+const scrubbers = new Map<string, (text: string) => string>();
 
 /** The subscription's delivery rate limit in requests per second, when it has one. */
 export function ratePerSecond(sub: SubscriptionRow): number | undefined {
