@@ -925,6 +925,23 @@ describe('loadConfig: telemetry', () => {
       { OTEL_URL: 'http://x' },
     );
   });
+
+  it('refuses a header name the exporter could not send (a space in it), at its line, and takes a token', async () => {
+    await expectProblem(
+      'version: 1\ntelemetry:\n  traces:\n    endpoint: http://otel:4318/v1/traces\n    headers:\n      x api key: ${env:OTEL_KEY}\n',
+      6,
+      'telemetry.traces.headers["x api key"]',
+      /is not an HTTP header name/,
+      { OTEL_KEY: 'k-0123456789abcdef' },
+    );
+    const { result } = await load(
+      'version: 1\ntelemetry:\n  traces:\n    endpoint: http://otel:4318/v1/traces\n    headers:\n      x-honeycomb-team: ${env:OTEL_KEY}\n',
+      { OTEL_KEY: 'k-0123456789abcdef' },
+    );
+    expect(result.ok && result.config.telemetry.traces.headers).toEqual({
+      'x-honeycomb-team': 'k-0123456789abcdef',
+    });
+  });
 });
 
 describe('parseConfig: durations have a floor (and a ceiling where one is documented)', () => {

@@ -602,6 +602,11 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
     }
     case 'additionalProperties': {
       const extra = String(params.additionalProperty);
+      // A mapping whose keys follow a pattern (header names) says what its keys must be.
+      if (custom) {
+        report([...segments, extra], custom, { preferKey: true });
+        return;
+      }
       const known = isJsonObject(parent?.properties) ? Object.keys(parent.properties) : [];
       const hint = suggest(extra, known);
       // Nothing close (`connectors:` for `instances:`): name the fields that may be there.

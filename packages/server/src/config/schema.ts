@@ -661,7 +661,13 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
               },
               headers: {
                 type: 'object',
-                additionalProperties: secret('A header value (an API key: a secret reference).'),
+                // An HTTP field name (RFC 9110 token): the exporter's request with any other name is
+                // refused by Node, every export lost to a warning, where the file could say so.
+                patternProperties: {
+                  "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$": secret('A header value (an API key: a secret reference).'),
+                },
+                additionalProperties: false,
+                'x-message': "is not an HTTP header name (letters, digits and !#$%&'*+.^_`|~-, no spaces)",
                 description:
                   'Headers sent with every export (e.g. `x-honeycomb-team`, its value a secret reference to the API key); merged over OTEL_EXPORTER_OTLP_HEADERS (these win).',
               },

@@ -377,6 +377,9 @@ export interface SwitchyardConfigFile {
       headers?: {
         /**
          * A header value (an API key: a secret reference).
+         *
+         * This interface was referenced by `undefined`'s JSON-Schema definition
+         * via the `patternProperty` "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$".
          */
         [k: string]: string;
       };
