@@ -30,10 +30,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
 import { validateCommand } from '../cli/commands/validate.ts';
-import { loadConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
-import { createLogger } from '../logging/logger.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import type { HubProcess } from '../runtime/process.ts';
 import { type OtlpReceiver, startOtlpReceiver } from '../telemetry/otlp-receiver.test-support.ts';
 import { fixture } from './connectors/fixtures.test-support.ts';
 import { type HubChild, spawnSwitchyard } from './helpers.test-support.ts';
@@ -44,6 +41,7 @@ import {
   nearly,
   SweepClient,
   type SweptText,
+  startSweepHub,
 } from './secrets-sweep.test-support.ts';
 
 const db = useTestDatabase();
@@ -227,30 +225,7 @@ function env(): Record<string, string> {
 }
 
 async function startHub(): Promise<HubProcess> {
-  const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, configText());
-  const loaded = await loadConfig(file, { connectors: shippedConnectors, env: env() });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  // As `switchyard start` makes it (cli/commands/start.ts), its lines kept here.
-  const logger = createLogger({
-    level: 'debug',
-    pretty: false,
-    secrets: loaded.secrets,
-    destination: { write: (line: string) => logLines.push(line) },
-  });
-  return startHubProcess(loaded.config, {
-    io: { stderr: { write: (t: string) => logLines.push(t) > 0 }, env: {}, cwd: dir },
-    logger,
-    secrets: loaded.secrets,
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
-    commands: {
-      retryScheduleMs: [50, 50],
-      retryJitter: 0,
-      sweepIntervalMs: 200,
-      leaseMs: 10_000,
-      retentionCron: false,
-    },
-  });
+  return startSweepHub(dir, configText(), env(), logLines);
 }
 
 beforeAll(async () => {

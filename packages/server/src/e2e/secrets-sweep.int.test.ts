@@ -28,10 +28,7 @@ import type { CliIO, Command } from '../cli/command.ts';
 import { commandsCommand } from '../cli/commands/commands.ts';
 import { subscriptionsCommand } from '../cli/commands/subscriptions.ts';
 import { validateCommand } from '../cli/commands/validate.ts';
-import { loadConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
-import { createLogger } from '../logging/logger.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import type { HubProcess } from '../runtime/process.ts';
 import { fixture } from './connectors/fixtures.test-support.ts';
 import {
   dumpDatabase,
@@ -39,6 +36,7 @@ import {
   nearly,
   SweepClient,
   type SweptText,
+  startSweepHub,
   hitsIn as sweepHits,
 } from './secrets-sweep.test-support.ts';
 
@@ -190,33 +188,7 @@ function env(): Record<string, string> {
 }
 
 async function startHub(rotated: boolean): Promise<HubProcess> {
-  const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, configText(rotated));
-  const loaded = await loadConfig(file, {
-    connectors: shippedConnectors,
-    env: env(),
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  // As `switchyard start` makes it (cli/commands/start.ts), its lines kept here.
-  const logger = createLogger({
-    level: 'debug',
-    pretty: false,
-    secrets: loaded.secrets,
-    destination: { write: (line: string) => logLines.push(line) },
-  });
-  return startHubProcess(loaded.config, {
-    io: { stderr: { write: (t: string) => logLines.push(t) > 0 }, env: {}, cwd: dir },
-    logger,
-    secrets: loaded.secrets,
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
-    commands: {
-      retryScheduleMs: [50, 50],
-      retryJitter: 0,
-      sweepIntervalMs: 200,
-      leaseMs: 10_000,
-      retentionCron: false,
-    },
-  });
+  return startSweepHub(dir, configText(rotated), env(), logLines);
 }
 
 beforeAll(async () => {

@@ -4,9 +4,15 @@
  * output), an HTTP client to the hub that keeps every answer for that search, a read of every GET
  * route, and a dump of every table. One copy, shared by the sweeps.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { expect } from 'vitest';
+import { loadConfig } from '../config/load.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { createLogger } from '../logging/logger.ts';
+import { type HubProcess, startHubProcess } from '../runtime/process.ts';
 
 /** A text the sweep searches, and where it was found (a table, a log line, an answer). */
 export interface SweptText {
@@ -202,4 +208,45 @@ export async function dumpDatabase(url: string): Promise<SweptText[]> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A hub started as `switchyard start` starts it (cli/commands/start.ts): `text` written to
+ * `switchyard.yaml` in `dir`, loaded with `env`, the CLI's logger at debug level with the file's
+ * secrets, every line it writes (and stderr) kept in `lines` for the sweep.
+ *
+ * @example
+ * ```ts
+ * running = await startSweepHub(dir, configText(), env(), logLines);
+ * ```
+ */
+export async function startSweepHub(
+  dir: string,
+  text: string,
+  env: Record<string, string>,
+  lines: string[],
+): Promise<HubProcess> {
+  const file = join(dir, 'switchyard.yaml');
+  writeFileSync(file, text);
+  const loaded = await loadConfig(file, { connectors: shippedConnectors, env });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  const logger = createLogger({
+    level: 'debug',
+    pretty: false,
+    secrets: loaded.secrets,
+    destination: { write: (line: string) => lines.push(line) },
+  });
+  return startHubProcess(loaded.config, {
+    io: { stderr: { write: (t: string) => lines.push(t) > 0 }, env: {}, cwd: dir },
+    logger,
+    secrets: loaded.secrets,
+    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    commands: {
+      retryScheduleMs: [50, 50],
+      retryJitter: 0,
+      sweepIntervalMs: 200,
+      leaseMs: 10_000,
+      retentionCron: false,
+    },
+  });
 }
